@@ -1,0 +1,70 @@
+# Two entry points for a fresh clone: `make demo` (the main job) and `make test` (every test).
+# Both set up everything they need, idempotently: Python venv with pinned packages, npm packages
+# (solc as WebAssembly, anvil, forge, OpenZeppelin, Chainlink) and the solc wrapper, then compile.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+SOLC_VERSION := 0.8.28
+VENV := .venv
+STAMPS := .toolchain/stamps
+SOLC_BIN := .toolchain/solc/solc-v$(SOLC_VERSION)
+
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solc
+export MPLBACKEND := Agg
+
+.PHONY: help setup compile test test-py test-forge test-forge-deep lint typecheck demo bench clean
+
+help:
+	@echo "make demo   - set up, start a local chain, deploy and run the demo"
+	@echo "make test   - set up and run every test (pytest + forge fuzz/invariant suites)"
+	@echo "make bench  - gas table from real receipts and keeper/backtest benchmarks"
+	@echo "make setup  - only install the toolchain and compile"
+
+$(STAMPS)/venv: pyproject.toml requirements.lock
+	@mkdir -p $(STAMPS)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(SOLC_BIN): tools/solc-wrapper.cjs $(STAMPS)/npm
+	@mkdir -p $(dir $@)
+	ln -sf ../../tools/solc-wrapper.cjs $@
+	@$@ --version | grep -q "Version: $(SOLC_VERSION)+commit" || { echo "solc wrapper does not answer $(SOLC_VERSION)"; exit 1; }
+
+setup: $(STAMPS)/venv $(STAMPS)/npm $(SOLC_BIN) compile
+
+compile: $(STAMPS)/venv $(SOLC_BIN)
+	@ape compile 2>&1 | grep -vE "^(INFO|SUCCESS):.*(Compiling|compiled|Nothing to compile)" || true
+	@test -f .build/__local__.json || { echo "compilation failed"; exit 1; }
+
+test: setup test-forge test-py
+
+test-forge: $(SOLC_BIN)
+	forge test
+
+test-forge-deep: $(SOLC_BIN)
+	FOUNDRY_PROFILE=deep forge test
+
+test-py: $(STAMPS)/venv
+	$(VENV)/bin/python -m pytest tests -q
+
+typecheck: $(STAMPS)/venv
+	$(VENV)/bin/python -m mypy
+
+demo: setup
+	ape run demo --network ethereum:local:foundry
+
+bench: setup
+	ape run bench_gas --network ethereum:local:foundry
+	$(VENV)/bin/python bench/bench_strategies.py
+
+clean:
+	rm -rf .build out cache .toolchain/stamps
