@@ -155,7 +155,7 @@ def apply_trade(size: int, open_notional: int, size_delta: int, fill: int) -> Tr
         return TradeResult(size + size_delta, open_notional + added, 0)
     if abs(size_delta) <= abs(size):
         closed = -size_delta  # same sign as size
-        removed_basis = mul_div_signed(open_notional, closed, size, True)
+        removed_basis = mul_div_signed(open_notional, abs(closed), abs(size), True)
         realized = mul_div_signed(closed, fill, WAD, False) - removed_basis
         return TradeResult(size + size_delta, open_notional - removed_basis, realized)
     realized = mul_div_signed(size, fill, WAD, False) - open_notional
