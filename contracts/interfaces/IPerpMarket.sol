@@ -17,10 +17,11 @@ interface IPerpMarket {
     // Types
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Per-asset risk parameters (packed into three storage slots).
+    /// @notice Per-asset risk parameters (stored packed in two slots: the oracle key may use at most its first
+    ///         8 bytes, e.g. bytes32("ETH"), and skewScale must fit 96 bits).
     struct AssetConfig {
-        bytes32 oracleKey; // asset key in the price oracle
-        uint128 skewScale; // WAD size; price impact = skew / skewScale
+        bytes32 oracleKey; // asset key in the price oracle, at most 8 bytes long
+        uint128 skewScale; // WAD size in [1e18, 2^96 - 1]; price impact = skew / skewScale
         uint128 maxOpenInterest; // WAD size, per side
         uint64 initialMarginRatio; // WAD fraction = 1 / max leverage
         uint64 maintenanceMarginRatio; // WAD fraction, < initialMarginRatio

@@ -68,8 +68,19 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         uint128 maxKeeperFee;
     }
 
+    /// @dev AssetConfig in two slots: oracle keys are at most 8 bytes, skew scale and caps fit 96 bits.
+    struct PackedConfig {
+        bytes8 oracleKey;
+        uint96 skewScale;
+        uint96 maxOpenInterest;
+        uint64 initialMarginRatio;
+        uint64 maintenanceMarginRatio;
+        uint64 tradingFee;
+        uint64 maxFundingRate;
+    }
+
     uint256 public assetCount;
-    mapping(uint256 assetId => AssetConfig) internal _configs;
+    mapping(uint256 assetId => PackedConfig) internal _configs;
     mapping(uint256 assetId => AssetState) internal _states;
     mapping(address account => AccountData) internal _accounts;
     mapping(address account => mapping(uint256 assetId => Position)) internal _positions;
@@ -106,7 +117,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         // Fail early on an oracle key the oracle does not serve.
         oracle.getPrice(config.oracleKey);
         assetCount = assetId + 1;
-        _configs[assetId] = config;
+        _configs[assetId] = _pack(config);
         _states[assetId].lastFundingTime = uint64(block.timestamp);
         emit AssetListed(assetId, config.oracleKey, config);
     }
@@ -126,7 +137,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
             _accrue(st, current, price);
             _states[assetId] = st;
         }
-        _configs[assetId] = config;
+        _configs[assetId] = _pack(config);
         emit AssetConfigUpdated(assetId, config);
     }
 
@@ -263,7 +274,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
     function _settleTrade(Trade memory t, uint256 insuranceFeeShare) internal {
         AccountData memory account = _accounts[msg.sender];
         int256 collateral = int256(account.collateral) + t.fundingToAccount + t.realized - int256(t.fee);
-        uint256 toInsurance = Math.mulDiv(t.fee, insuranceFeeShare, WAD);
+        uint256 toInsurance = PerpMath.mulDivDown(t.fee, insuranceFeeShare, WAD);
         PoolData memory pool = _pool;
         int256 poolAssets = int256(pool.assets) - t.fundingToAccount - t.realized + int256(t.fee - toInsurance);
         pool.insurance += toInsurance.toUint128();
@@ -458,7 +469,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
     // =============================================================================================
 
     function _config(uint256 assetId) internal view returns (AssetConfig memory cfg) {
-        cfg = _configs[assetId];
+        cfg = _unpack(_configs[assetId]);
         // Listed assets always have a non-zero skew scale, so this doubles as the existence check.
         if (cfg.skewScale == 0) revert UnknownAsset(assetId, assetCount);
     }
@@ -531,7 +542,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
     /// @dev Closes one position at the oracle price without price impact or fee (liquidation).
     /// @return settled Token amount credited to the account (negative: debited), funding included.
     function _closeAtOraclePrice(address account, uint256 assetId) internal returns (int256 settled) {
-        AssetConfig memory cfg = _configs[assetId];
+        AssetConfig memory cfg = _unpack(_configs[assetId]);
         uint256 price = oracle.getPrice(cfg.oracleKey);
         AssetState memory st = _states[assetId];
         int256 index = _accrue(st, cfg, price);
@@ -569,7 +580,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         uint256 mask = data.openMask;
         for (uint256 assetId; mask != 0; ++assetId) {
             if (mask & 1 != 0) {
-                AssetConfig memory cfg = _configs[assetId];
+                AssetConfig memory cfg = _unpack(_configs[assetId]);
                 uint256 price = knownPrice;
                 if (assetId != knownAsset) {
                     (ok, price) = _price(cfg.oracleKey, strict);
@@ -599,8 +610,8 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
             - PerpMath.fundingOwed(pos.size, index, pos.lastFundingIndex);
         uint256 notional = PerpMath.notionalUp(pos.size, price);
         state.grossNotional += notional;
-        state.initialRequirement += Math.mulDiv(notional, cfg.initialMarginRatio, WAD, Math.Rounding.Ceil);
-        state.maintenanceRequirement += Math.mulDiv(notional, cfg.maintenanceMarginRatio, WAD, Math.Rounding.Ceil);
+        state.initialRequirement += PerpMath.mulDivUp(notional, cfg.initialMarginRatio, WAD);
+        state.maintenanceRequirement += PerpMath.mulDivUp(notional, cfg.maintenanceMarginRatio, WAD);
     }
 
     function _price(bytes32 key, bool strict) internal view returns (bool ok, uint256 price) {
@@ -635,7 +646,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
     function _assetClaim(uint256 assetId, bool claimDown) internal view returns (int256 claim, uint256 skewNotional) {
         AssetState memory st = _states[assetId];
         if (st.longOpenInterest == 0 && st.shortOpenInterest == 0) return (0, 0);
-        AssetConfig memory cfg = _configs[assetId];
+        AssetConfig memory cfg = _unpack(_configs[assetId]);
         uint256 price = oracle.getPrice(cfg.oracleKey);
         int256 skew = _skew(st);
         int256 index = _currentIndex(st, cfg, price);
@@ -645,8 +656,38 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         return (pnl - funding, PerpMath.notionalUp(skew, price));
     }
 
+    function _pack(AssetConfig calldata c) internal pure returns (PackedConfig memory) {
+        return PackedConfig({
+            oracleKey: bytes8(c.oracleKey),
+            skewScale: uint96(c.skewScale),
+            maxOpenInterest: uint96(c.maxOpenInterest),
+            initialMarginRatio: c.initialMarginRatio,
+            maintenanceMarginRatio: c.maintenanceMarginRatio,
+            tradingFee: c.tradingFee,
+            maxFundingRate: c.maxFundingRate
+        });
+    }
+
+    function _unpack(PackedConfig memory p) internal pure returns (AssetConfig memory) {
+        return AssetConfig({
+            oracleKey: bytes32(p.oracleKey),
+            skewScale: p.skewScale,
+            maxOpenInterest: p.maxOpenInterest,
+            initialMarginRatio: p.initialMarginRatio,
+            maintenanceMarginRatio: p.maintenanceMarginRatio,
+            tradingFee: p.tradingFee,
+            maxFundingRate: p.maxFundingRate
+        });
+    }
+
     function _validateAssetConfig(AssetConfig calldata c) internal pure {
-        if (c.skewScale < WAD) revert InvalidParameter("skewScale", c.skewScale, WAD, type(uint128).max);
+        // The key is stored in 8 bytes (ASCII symbols such as "ETH"); longer keys would be truncated.
+        if (uint256(c.oracleKey) & type(uint192).max != 0) {
+            revert InvalidParameter("oracleKey", uint256(c.oracleKey), 0, type(uint64).max << 192);
+        }
+        if (c.skewScale < WAD || c.skewScale > type(uint96).max) {
+            revert InvalidParameter("skewScale", c.skewScale, WAD, type(uint96).max);
+        }
         if (c.maxOpenInterest == 0 || c.maxOpenInterest > c.skewScale / 2) {
             revert InvalidParameter("maxOpenInterest", c.maxOpenInterest, 1, c.skewScale / 2);
         }

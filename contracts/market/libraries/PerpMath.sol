@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 
 /// @title PerpMath
@@ -18,17 +17,28 @@ library PerpMath {
 
     // --- rounding primitives ------------------------------------------------------------------
 
-    /// @notice a * b / d rounded toward +inf (`up`) or -inf, for signed a, b and d > 0.
+    /// @notice a * b / d rounded down, for a * b < 2^256 (checked: overflow reverts) and d > 0.
+    /// @dev Plain 256-bit arithmetic: every operand the market passes is bounded by its 128-bit storage,
+    ///      so the 512-bit path of OpenZeppelin's mulDiv would only cost gas.
+    function mulDivDown(uint256 a, uint256 b, uint256 d) internal pure returns (uint256) {
+        return (a * b) / d;
+    }
+
+    /// @notice a * b / d rounded up, for a * b < 2^256 (checked) and d > 0.
+    function mulDivUp(uint256 a, uint256 b, uint256 d) internal pure returns (uint256 q) {
+        uint256 p = a * b;
+        q = p / d;
+        if (p % d != 0) q += 1;
+    }
+
+    /// @notice a * b / d rounded toward +inf (`up`) or -inf, for signed a, b, |a * b| < 2^256 and d > 0.
     function mulDivSigned(int256 a, int256 b, uint256 d, bool up) internal pure returns (int256) {
-        uint256 q = Math.mulDiv(SignedMath.abs(a), SignedMath.abs(b), d);
         bool negative = (a < 0) != (b < 0);
-        if (negative) {
-            // |a*b|/d floored: toward -inf for a negative result needs ceil of the magnitude.
-            if (!up && mulmod(SignedMath.abs(a), SignedMath.abs(b), d) != 0) q += 1;
-            return -int256(q);
-        }
-        if (up && mulmod(SignedMath.abs(a), SignedMath.abs(b), d) != 0) q += 1;
-        return int256(q);
+        uint256 p = SignedMath.abs(a) * SignedMath.abs(b);
+        uint256 q = p / d;
+        // Round the magnitude up when the rounding direction points away from zero.
+        if (p % d != 0 && (negative ? !up : up)) q += 1;
+        return negative ? -int256(q) : int256(q);
     }
 
     /// @notice Signed floor division by a positive token scale: credits round down, debits round up.
@@ -56,12 +66,12 @@ library PerpMath {
 
     /// @notice |size| * price rounded up.
     function notionalUp(int256 size, uint256 price) internal pure returns (uint256) {
-        return Math.mulDiv(SignedMath.abs(size), price, WAD, Math.Rounding.Ceil);
+        return mulDivUp(SignedMath.abs(size), price, WAD);
     }
 
     /// @notice Trading fee in WAD: ceil(ceil(|delta| * fill) * rate).
     function tradingFee(int256 sizeDelta, uint256 fill, uint256 feeRate) internal pure returns (uint256) {
-        return Math.mulDiv(notionalUp(sizeDelta, fill), feeRate, WAD, Math.Rounding.Ceil);
+        return mulDivUp(notionalUp(sizeDelta, fill), feeRate, WAD);
     }
 
     // --- funding ------------------------------------------------------------------------------
@@ -127,7 +137,7 @@ library PerpMath {
         returns (uint256)
     {
         if (grossNotional == 0) return 0;
-        uint256 fee = Math.mulDiv(grossNotional, ratio, WAD, Math.Rounding.Ceil);
+        uint256 fee = mulDivUp(grossNotional, ratio, WAD);
         if (fee < minFee) return minFee;
         if (fee > maxFee) return maxFee;
         return fee;
