@@ -31,7 +31,7 @@ $(STAMPS)/venv: pyproject.toml requirements.lock
 
 $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(SOLC_BIN): tools/solc-wrapper.cjs $(STAMPS)/npm
@@ -42,8 +42,9 @@ $(SOLC_BIN): tools/solc-wrapper.cjs $(STAMPS)/npm
 setup: $(STAMPS)/venv $(STAMPS)/npm $(SOLC_BIN) compile
 
 compile: $(STAMPS)/venv $(SOLC_BIN)
-	@ape compile 2>&1 | grep -vE "^(INFO|SUCCESS):.*(Compiling|compiled|Nothing to compile)" || true
-	@test -f .build/__local__.json || { echo "compilation failed"; exit 1; }
+	@mkdir -p .build
+	@ape compile > .build/compile.log 2>&1 || { cat .build/compile.log; echo "compilation failed"; exit 1; }
+	@grep -E "^(SUCCESS|ERROR|WARNING)" .build/compile.log || true
 
 test: setup test-forge test-py
 
