@@ -34,7 +34,7 @@ $(STAMPS)/npm: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(SOLC_BIN): tools/solc-wrapper.cjs $(STAMPS)/npm
+$(SOLC_BIN): tools/solc-wrapper.cjs | $(STAMPS)/npm
 	@mkdir -p $(dir $@)
 	ln -sf ../../tools/solc-wrapper.cjs $@
 	@$@ --version | grep -q "Version: $(SOLC_VERSION)+commit" || { echo "solc wrapper does not answer $(SOLC_VERSION)"; exit 1; }
