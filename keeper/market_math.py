@@ -65,7 +65,7 @@ def div_trunc(a: int, d: int) -> int:
 def token_scale(decimals: int) -> int:
     if not 0 <= decimals <= 18:
         raise MathError(f"collateral decimals must be in [0, 18], got {decimals}")
-    return 10 ** (18 - decimals)
+    return int(10 ** (18 - decimals))
 
 
 def wad_to_token_down(amount_wad: int, scale: int) -> int:
