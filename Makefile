@@ -11,6 +11,8 @@ STAMPS := .toolchain/stamps
 SOLC_BIN := .toolchain/solc/solc-v$(SOLC_VERSION)
 
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# The npm `forge` launcher exits 0 even when tests fail: call the platform binary it wraps.
+FORGE = $(firstword $(wildcard $(CURDIR)/node_modules/@foundry-rs/forge-*/bin/forge))
 export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solc
 export MPLBACKEND := Agg
 
@@ -49,10 +51,10 @@ compile: $(STAMPS)/venv $(SOLC_BIN)
 test: setup test-forge test-py
 
 test-forge: $(SOLC_BIN)
-	forge test
+	$(FORGE) test
 
 test-forge-deep: $(SOLC_BIN)
-	FOUNDRY_PROFILE=deep forge test
+	FOUNDRY_PROFILE=deep $(FORGE) test
 
 test-py: $(STAMPS)/venv
 	$(VENV)/bin/python -m pytest tests -q
