@@ -99,6 +99,38 @@ class RiskSpec:
         )
 
 
+VAULT_PARAM_FIELDS = (
+    "minLeverage",
+    "targetLeverage",
+    "maxLeverage",
+    "leverageCap",
+    "tolerance",
+    "minImprovement",
+    "maxSlippage",
+    "rebalanceInterval",
+    "chunkCooldown",
+    "maxTradeNotional",
+    "ripcordLeverage",
+    "ripcordSlippage",
+    "ripcordCooldown",
+    "ripcordMaxTradeNotional",
+    "ripcordReward",
+    "ripcordMarginBuffer",
+)
+
+
+@dataclass(frozen=True)
+class VaultSpec:
+    name: str
+    symbol: str
+    weights: tuple[tuple[str, int], ...]  # (asset symbol, signed WAD weight)
+    notional_caps: tuple[tuple[str, int], ...]  # (asset symbol, WAD notional)
+    params: dict[str, int]  # IScalingVault.Params by field name, on-chain units
+
+    def params_tuple(self) -> tuple[int, ...]:
+        return tuple(self.params[k] for k in VAULT_PARAM_FIELDS)
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     collateral: str | None  # ERC-20 address; None = deploy MockERC20 (local chains only)
@@ -109,6 +141,8 @@ class DeployConfig:
     risk: RiskSpec
     seed_liquidity: Decimal  # collateral units deposited as LP on local chains
     insurance_seed: Decimal
+    vaults: tuple[VaultSpec, ...] = ()
+    keeper: str | None = None  # address granted KEEPER_ROLE on every vault (local default: test account 1)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -143,6 +177,80 @@ DEFAULT_RISK = {
     "min_keeper_fee": "2",
     "max_keeper_fee": "1000",
 }
+
+
+DEFAULT_VAULT: dict[str, Any] = {
+    "min_leverage": "1.7",
+    "target_leverage": "2.0",
+    "max_leverage": "2.3",
+    "leverage_cap": "3.0",
+    "tolerance": "0.05",
+    "min_improvement": "0.05",
+    "max_slippage": "0.01",
+    "rebalance_interval": 86_400,
+    "chunk_cooldown": 300,
+    "max_trade_notional": 500_000,
+    "ripcord_leverage": "2.7",
+    "ripcord_slippage": "0.05",
+    "ripcord_cooldown": 60,
+    "ripcord_max_trade_notional": 1_000_000,
+    "ripcord_reward": 10,
+    "ripcord_margin_buffer": "0.5",
+}
+
+
+def _parse_vault(i: int, raw: Any, symbols: set[str], decimals: int) -> VaultSpec:
+    where = f"vaults[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    v = {**DEFAULT_VAULT, **raw}
+    weights_raw = v.get("weights")
+    if not isinstance(weights_raw, dict) or not 1 <= len(weights_raw) <= 4:
+        raise ConfigError(f"{where}.weights: must map 1 to 4 asset symbols to signed weights (sum of |w| = 1)")
+    weights: list[tuple[str, int]] = []
+    for sym, w in weights_raw.items():
+        if sym not in symbols:
+            raise ConfigError(f"{where}.weights: unknown asset {sym!r}; listed: {', '.join(sorted(symbols))}")
+        weights.append((sym, _wad(w, f"{where}.weights.{sym}", Decimal(-1), Decimal(1))))
+    if sum(abs(w) for _, w in weights) != WAD:
+        raise ConfigError(f"{where}.weights: the absolute weights must sum to exactly 1")
+    caps_raw = v.get("notional_caps") or {}
+    if not isinstance(caps_raw, dict):
+        raise ConfigError(f"{where}.notional_caps: must map asset symbols to collateral amounts")
+    caps = tuple((sym, _wad(caps_raw.get(sym, 50_000_000), f"{where}.notional_caps.{sym}", Decimal(0), Decimal(10**15))) for sym, _ in weights)
+    lev = Decimal(100)
+    params = {
+        "minLeverage": _wad(v["min_leverage"], f"{where}.min_leverage", Decimal("0.01"), lev),
+        "targetLeverage": _wad(v["target_leverage"], f"{where}.target_leverage", Decimal("0.01"), lev),
+        "maxLeverage": _wad(v["max_leverage"], f"{where}.max_leverage", Decimal("0.01"), lev),
+        "leverageCap": _wad(v["leverage_cap"], f"{where}.leverage_cap", Decimal("0.01"), lev),
+        "tolerance": _wad(v["tolerance"], f"{where}.tolerance", Decimal(0), Decimal(1)),
+        "minImprovement": _wad(v["min_improvement"], f"{where}.min_improvement", Decimal(0), Decimal(1)),
+        "maxSlippage": _wad(v["max_slippage"], f"{where}.max_slippage", Decimal(0), Decimal("0.05")),
+        "rebalanceInterval": _int(v["rebalance_interval"], f"{where}.rebalance_interval", 0, 2**32 - 1),
+        "chunkCooldown": _int(v["chunk_cooldown"], f"{where}.chunk_cooldown", 0, 2**32 - 1),
+        "maxTradeNotional": _wad(v["max_trade_notional"], f"{where}.max_trade_notional", Decimal("0.000001"), Decimal(10**12)),
+        "ripcordLeverage": _wad(v["ripcord_leverage"], f"{where}.ripcord_leverage", Decimal("0.01"), lev),
+        "ripcordSlippage": _wad(v["ripcord_slippage"], f"{where}.ripcord_slippage", Decimal(0), Decimal("0.1")),
+        "ripcordCooldown": _int(v["ripcord_cooldown"], f"{where}.ripcord_cooldown", 0, 2**32 - 1),
+        "ripcordMaxTradeNotional": _wad(v["ripcord_max_trade_notional"], f"{where}.ripcord_max_trade_notional", Decimal("0.000001"), Decimal(10**12)),
+        "ripcordReward": int(Decimal(str(v["ripcord_reward"])) * 10**decimals),
+        "ripcordMarginBuffer": _wad(v["ripcord_margin_buffer"], f"{where}.ripcord_margin_buffer", Decimal(0), Decimal(10)),
+    }
+    p = params
+    order = [("min_leverage", "minLeverage"), ("target_leverage", "targetLeverage"), ("max_leverage", "maxLeverage")]
+    for (lo_name, lo), (hi_name, hi) in zip(order, order[1:]):
+        if p[lo] > p[hi]:
+            raise ConfigError(f"{where}.{lo_name}: must be <= {hi_name} ({p[hi] / WAD})")
+    if not p["maxLeverage"] < p["ripcordLeverage"] <= p["leverageCap"]:
+        raise ConfigError(f"{where}.ripcord_leverage: must be in (max_leverage, leverage_cap] = ({p['maxLeverage'] / WAD}, {p['leverageCap'] / WAD}]")
+    if not p["rebalanceInterval"] >= p["chunkCooldown"] >= p["ripcordCooldown"]:
+        raise ConfigError(f"{where}.chunk_cooldown: must satisfy rebalance_interval >= chunk_cooldown >= ripcord_cooldown")
+    name = v.get("name", f"Scaled vault {i}")
+    symbol = v.get("symbol", f"sv{i}")
+    if not isinstance(name, str) or not isinstance(symbol, str):
+        raise ConfigError(f"{where}.name: name and symbol must be strings")
+    return VaultSpec(name=name, symbol=symbol, weights=tuple(weights), notional_caps=caps, params=params)
 
 
 def parse_deploy_config(raw: dict[str, Any], *, local: bool) -> DeployConfig:
@@ -230,7 +338,19 @@ def parse_deploy_config(raw: dict[str, Any], *, local: bool) -> DeployConfig:
         raise ConfigError("seed_liquidity: must be a non-negative number") from None
     if seed < 0 or insurance < 0:
         raise ConfigError("seed_liquidity: must be a non-negative number")
+    vaults_raw = raw.get("vaults") or []
+    if not isinstance(vaults_raw, list):
+        raise ConfigError("vaults: must be a list of vault definitions")
+    symbols = {a.symbol for a in assets}
+    vaults = tuple(_parse_vault(i, v, symbols, decimals) for i, v in enumerate(vaults_raw))
+    keeper = raw.get("keeper")
+    if keeper is not None:
+        keeper = _address(keeper, "keeper")
+    elif vaults and not local:
+        raise ConfigError("keeper: required on non-local networks when vaults are deployed (the keeper's address)")
     return DeployConfig(
+        vaults=vaults,
+        keeper=keeper,
         collateral=collateral,
         collateral_decimals=decimals,
         sequencer_feed=sequencer,

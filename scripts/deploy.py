@@ -38,11 +38,17 @@ def cli(ecosystem, network, provider, config_path, alias, out_dir):  # type: ign
         except Exception:
             raise click.ClickException(f"--account: no ape account named {alias!r} (see `ape accounts list`)") from None
     name = f"{ecosystem.name}:{network.name}"
-    deployment = deploy_stack(project, chain, deployer, cfg, network=name)
+    keeper = accounts.test_accounts[1].address if local else None
+    deployment = deploy_stack(project, chain, deployer, cfg, network=name, keeper=keeper)
     path = deployment.write(out_dir)
     click.echo(f"market   {deployment.market}")
     click.echo(f"oracle   {deployment.oracle}")
     click.echo(f"token    {deployment.collateral} ({deployment.collateral_decimals} decimals)")
     for symbol, a in deployment.assets.items():
         click.echo(f"asset    {symbol:<5} id={a['id']} feed={a['feed']}")
+    for v in deployment.vaults:
+        click.echo(f"vault    {v['symbol']:<5} {v['address']} ({'+'.join(v['assets'])})")
+    if deployment.lens:
+        click.echo(f"lens     {deployment.lens}")
+        click.echo(f"keeper   {deployment.keeper} has KEEPER_ROLE")
     click.echo(f"wrote    {path}")

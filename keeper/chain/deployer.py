@@ -24,6 +24,9 @@ class Deployment:
     market: str
     assets: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol -> {id, feed, oracle_key}
     mocks: bool = False
+    vaults: list[dict[str, Any]] = field(default_factory=list)  # {address, name, symbol, assets, module}
+    lens: str | None = None
+    keeper: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -43,7 +46,34 @@ def to_units(amount: Decimal, decimals: int) -> int:
     return int(amount * (10**decimals))
 
 
-def deploy_stack(project: Any, chain: Any, deployer: Any, cfg: DeployConfig, *, network: str) -> Deployment:
+def deploy_vaults(project: Any, deployer: Any, cfg: DeployConfig, deployment: Deployment, keeper: str) -> None:
+    """Deploy every vault of `cfg` (one shared module per asset list), grant KEEPER_ROLE, deploy the lens."""
+    tx = {"sender": deployer}
+    modules: dict[tuple[int, ...], Any] = {}
+    for spec in cfg.vaults:
+        ids = tuple(int(deployment.assets[sym]["id"]) for sym, _ in spec.weights)
+        if ids not in modules:
+            modules[ids] = project.ScalingVaultPerpModule.deploy(deployment.market, list(ids), **tx)
+        caps = dict(spec.notional_caps)
+        assets = [(deployment.assets[sym]["id"], w, caps[sym]) for sym, w in spec.weights]
+        vault = project.ScalingVault.deploy(
+            deployment.market, spec.name, spec.symbol, deployer.address, assets, spec.params_tuple(), modules[ids], **tx
+        )
+        vault.grantRole(vault.KEEPER_ROLE(), keeper, **tx)
+        deployment.vaults.append(
+            {
+                "address": vault.address,
+                "name": spec.name,
+                "symbol": spec.symbol,
+                "assets": [sym for sym, _ in spec.weights],
+                "module": modules[ids].address,
+            }
+        )
+    deployment.lens = project.VaultLens.deploy(**tx).address
+    deployment.keeper = keeper
+
+
+def deploy_stack(project: Any, chain: Any, deployer: Any, cfg: DeployConfig, *, network: str, keeper: str | None = None) -> Deployment:
     """Deploy everything `cfg` describes from `deployer` (an ape account); mocks where cfg has no addresses."""
     tx = {"sender": deployer}
     deploy_block = int(chain.blocks.head.number) + 1
@@ -81,7 +111,7 @@ def deploy_stack(project: Any, chain: Any, deployer: Any, cfg: DeployConfig, *, 
         if insurance > 0:
             market.fundInsurance(insurance, **tx)
 
-    return Deployment(
+    deployment = Deployment(
         network=network,
         chain_id=int(chain.chain_id),
         deploy_block=deploy_block,
@@ -93,3 +123,9 @@ def deploy_stack(project: Any, chain: Any, deployer: Any, cfg: DeployConfig, *, 
         mocks=cfg.uses_mocks,
         config=cfg.describe(),
     )
+    if cfg.vaults:
+        keeper_address = cfg.keeper or keeper
+        if keeper_address is None:
+            raise ValueError("keeper: no keeper address to grant KEEPER_ROLE to")
+        deploy_vaults(project, deployer, cfg, deployment, keeper_address)
+    return deployment
