@@ -43,10 +43,15 @@ $(SOLC_BIN): tools/solc-wrapper.cjs | $(STAMPS)/npm
 
 setup: $(STAMPS)/venv $(STAMPS)/npm $(SOLC_BIN) compile
 
-compile: $(STAMPS)/venv $(SOLC_BIN)
-	@mkdir -p .build
-	@ape compile > .build/compile.log 2>&1 || { cat .build/compile.log; echo "compilation failed"; exit 1; }
+# ape's incremental compile misses changes in imported libraries: rebuild everything when any source changed.
+SOL_SOURCES := $(shell find contracts -name '*.sol')
+$(STAMPS)/compiled: $(SOL_SOURCES) ape-config.yaml $(STAMPS)/venv $(SOLC_BIN)
+	@mkdir -p .build $(STAMPS)
+	@ape compile --force > .build/compile.log 2>&1 || { cat .build/compile.log; echo "compilation failed"; exit 1; }
 	@grep -E "^(SUCCESS|ERROR|WARNING)" .build/compile.log || true
+	@touch $@
+
+compile: $(STAMPS)/compiled
 
 test: setup test-forge test-py
 

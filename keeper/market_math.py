@@ -148,8 +148,6 @@ class TradeResult:
 
 def apply_trade(size: int, open_notional: int, size_delta: int, fill: int) -> TradeResult:
     """Average-cost accounting: increases add to the cost basis, reductions realize PnL pro rata."""
-    if size_delta == 0:
-        raise MathError("apply_trade: size_delta must be non-zero")
     if size == 0 or (size > 0) == (size_delta > 0):
         added = mul_div_signed(size_delta, fill, WAD, True)
         return TradeResult(size + size_delta, open_notional + added, 0)
@@ -176,7 +174,11 @@ def keeper_fee(gross_notional: int, liquidation_fee_ratio: int, min_keeper_fee: 
     if gross_notional == 0:
         return 0
     fee = mul_div_up(gross_notional, liquidation_fee_ratio, WAD)
-    return max(min_keeper_fee, min(max_keeper_fee, fee))
+    if fee < min_keeper_fee:
+        return min_keeper_fee
+    if fee > max_keeper_fee:
+        return max_keeper_fee
+    return fee
 
 
 @dataclass(frozen=True)

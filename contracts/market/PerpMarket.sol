@@ -683,7 +683,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
     function _validateAssetConfig(AssetConfig calldata c) internal pure {
         // The key is stored in 8 bytes (ASCII symbols such as "ETH"); longer keys would be truncated.
         if (uint256(c.oracleKey) & type(uint192).max != 0) {
-            revert InvalidParameter("oracleKey", uint256(c.oracleKey), 0, type(uint64).max << 192);
+            revert InvalidParameter("oracleKey", uint256(c.oracleKey), 0, uint256(type(uint64).max) << 192);
         }
         if (c.skewScale < WAD || c.skewScale > type(uint96).max) {
             revert InvalidParameter("skewScale", c.skewScale, WAD, type(uint96).max);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 
 /// @title PerpMath
@@ -38,7 +39,8 @@ library PerpMath {
         uint256 q = p / d;
         // Round the magnitude up when the rounding direction points away from zero.
         if (p % d != 0 && (negative ? !up : up)) q += 1;
-        return negative ? -int256(q) : int256(q);
+        // SafeCast reverts instead of wrapping when the magnitude does not fit int256.
+        return negative ? -SafeCast.toInt256(q) : SafeCast.toInt256(q);
     }
 
     /// @notice Signed floor division by a positive token scale: credits round down, debits round up.
