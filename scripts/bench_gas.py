@@ -40,11 +40,22 @@ def market_cases(stack: Any) -> list[tuple[str, int]]:
     def deadline() -> int:
         return int(chain.pending_timestamp) + 600
 
+    def later() -> None:
+        # A minute passes before each trade: funding accrues, as between real keeper actions.
+        chain.mine(timestamp=int(chain.pending_timestamp) + 60)
+        (_, answer, *_rest) = feed.latestRoundData()
+        feed.setAnswer(answer, sender=gov)
+
     gas("market: deposit margin", market.depositMargin(100_000 * unit, sender=trader))
     gas("market: open position", market.modifyPosition(eth, 10 * WAD, MAX_UINT, deadline(), sender=trader))
+    later()
+    market.modifyPosition(eth, 1 * WAD, MAX_UINT, deadline(), sender=trader)  # first funding settlement (cold slot)
+    later()
     gas("market: increase position", market.modifyPosition(eth, 5 * WAD, MAX_UINT, deadline(), sender=trader))
+    later()
     gas("market: decrease position", market.modifyPosition(eth, -5 * WAD, 0, deadline(), sender=trader))
-    gas("market: close position", market.modifyPosition(eth, -10 * WAD, 0, deadline(), sender=trader))
+    later()
+    gas("market: close position", market.modifyPosition(eth, -11 * WAD, 0, deadline(), sender=trader))
     gas("market: withdraw margin", market.withdrawMargin(1_000 * unit, sender=trader))
 
     market.depositMargin(10_000 * unit, sender=victim)
@@ -59,6 +70,25 @@ def market_cases(stack: Any) -> list[tuple[str, int]]:
     return rows
 
 
+def vault_cases(stack: Any) -> list[tuple[str, int]]:
+    """The vault scenarios of tests/vault/gas_cases.py (shared with the vault's gas regression tests)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from vault.gas_cases import ALL_CASES, lens_gas  # noqa: PLC0415 - tests/ is not a package on sys.path
+    from vault.helpers import VaultEnv  # noqa: PLC0415
+
+    gov, keeper, depositor, depositor2 = (accounts.test_accounts[i] for i in (0, 5, 6, 7))
+    env = VaultEnv.from_stack(project, chain, stack, gov, keeper)
+    rows = []
+    for name, case in ALL_CASES.items():
+        env.sync_prices()
+        env.refresh_prices()
+        rows.append((f"vault: {name.replace('_', ' ')}", int(case(env, depositor, depositor2))))
+    env.refresh_prices()
+    for count, gas in lens_gas(env, depositor, (1, 10, 100)).items():
+        rows.append((f"lens: getVaults, {count} vault{'s' if count > 1 else ''} (eth_call gas)", int(gas)))
+    return rows
+
+
 def render(rows: list[tuple[str, int]]) -> str:
     lines = ["| action | gas used |", "| --- | ---: |"]
     lines += [f"| {label} | {g:,} |" for label, g in rows]
@@ -69,15 +99,9 @@ def render(rows: list[tuple[str, int]]) -> str:
 @click.option("--json-out", default="reports/gas.json", show_default=True)
 def cli(ecosystem, network, provider, json_out):  # type: ignore[no-untyped-def]
     cfg = load_deploy_config("config/deploy/local.yaml", local=True)
-    stack = deploy_stack(project, chain, accounts.test_accounts[0], cfg, network="bench")
+    stack = deploy_stack(project, chain, accounts.test_accounts[0], cfg, network="bench", keeper=accounts.test_accounts[5].address)
     rows = market_cases(stack)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    try:
-        from tests.vault.gas_cases import vault_cases  # noqa: PLC0415 - optional until the vault lands
-    except ImportError:
-        vault_cases = None
-    if vault_cases is not None:
-        rows += vault_cases(project, chain, accounts, stack)
+    rows += vault_cases(stack)
     click.echo(render(rows))
     out = Path(json_out)
     out.parent.mkdir(parents=True, exist_ok=True)
