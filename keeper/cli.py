@@ -9,9 +9,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keeper import commands
 from keeper.backtest import cli as backtest_cli
 
-COMMANDS: list[Callable[[Any], None]] = [backtest_cli.register]
+COMMANDS: list[Callable[[Any], None]] = [backtest_cli.register, commands.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

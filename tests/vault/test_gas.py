@@ -3,6 +3,8 @@ rebalance at or below 120,000 gas) is a benchmark goal reported by `make bench`,
 
 from typing import Any
 
+import pytest
+
 from . import gas_cases
 
 GAS_CEILING_ONE_ASSET_REBALANCE = 190_000  # measured 162-182k (6 decimals)
