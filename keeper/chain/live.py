@@ -1,0 +1,104 @@
+"""Runs the real keeper (`keeper run`'s assembly) inside a scenario: writes its config from a deployment, then
+hands the scenario runner one `step(block)` per block."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from keeper.chain.deployer import Deployment
+from keeper.chain.scenario_runner import ScenarioRunner, plot_summary, render_summary
+from keeper.commands import assemble, load
+from keeper.ops.logging import configure_logging
+
+
+def write_keeper_config(deployment: Deployment, rpc_url: str, directory: Path, *, strategy: str = "scaling") -> Path:
+    """The YAML a user would write for `keeper run` against this deployment.
+
+    A local chain started by ape is new on every run, so the keeper's journal and state from an earlier run
+    (same chain id, other history) are removed.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("keeper.sqlite*"):
+        old.unlink()
+    cfg = {
+        "rpc_url": rpc_url,
+        "chain_id": deployment.chain_id,
+        "vaults": [v["address"] for v in deployment.vaults],
+        "lens": deployment.lens,
+        "poll_interval_seconds": 1,
+        "db": str(directory / "keeper.sqlite"),
+        "log_format": "kv",
+        "log_level": "warning",
+        "executor": {"confirmations": 1, "stuck_blocks": 3},
+        "metrics": {"enabled": False},
+        "strategy": {"name": strategy, "params": {}},
+        "planner": {"confirm_blocks": 1},
+    }
+    path = directory / "keeper.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@dataclass
+class LiveKeeper:
+    step: Callable[[int], list[str]]
+    close: Callable[[], None]
+
+
+def start_keeper(config_path: Path, private_key: str) -> LiveKeeper:
+    """Assemble the keeper exactly as `keeper run --config config_path` does, with the key from the environment."""
+    os.environ["KEEPER_PRIVATE_KEY"] = private_key
+    cfg, core = load(str(config_path))
+    configure_logging(cfg.log_format, cfg.log_level)
+    built = assemble(cfg, core, serve_metrics=False)
+    built.keeper.start()
+
+    def step(block: int) -> list[str]:
+        report: Any = built.keeper.step(block)
+        notes = [f"keeper {p.kind} ({p.reason.lower()})" for p in report.planned]
+        notes += [f"keeper: {f}" for f in report.failures]
+        if report.stale and not report.planned:
+            notes.append("keeper: oracle stale, holding")
+        return notes
+
+    return LiveKeeper(step=step, close=built.close)
+
+
+def run_scenario(
+    project: Any,
+    chain: Any,
+    accounts: Any,
+    name: str,
+    deployment: Deployment,
+    *,
+    keeper: bool,
+    plot: str | None,
+    workdir: Path,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Play scenario `name` on `deployment`, with the live keeper when `keeper`; 0 when the vault survived."""
+    from keeper.scenarios import get_scenario
+
+    scenario = get_scenario(name)
+    live = None
+    if keeper:
+        cfg_path = write_keeper_config(deployment, str(chain.provider.uri), workdir)
+        live = start_keeper(cfg_path, str(accounts.test_accounts[1].private_key))
+        echo(f"keeper: same code as `keeper run --config {cfg_path}`")
+    try:
+        runner = ScenarioRunner(project, chain, accounts, deployment, keeper_step=live.step if live else None)
+        summary = runner.run(scenario)
+    finally:
+        if live is not None:
+            live.close()
+    echo(render_summary(summary))
+    if plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_summary(summary, plot)
+        echo(f"chart: {plot}")
+    return 0 if summary.liquidations == 0 else 1
