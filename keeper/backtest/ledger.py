@@ -208,8 +208,13 @@ class ExactAccount:
     dust: int = 0  # WAD lost to token rounding (always >= 0: rounding favours the market)
 
 
+def to_wad_exact(x: float) -> int:
+    """The decimal value a float prints as, in WAD (2040.5 -> 2040.5e18 exactly; float x * 1e18 is not)."""
+    return int((Decimal(repr(float(x))) * WAD).to_integral_value())
+
+
 def price_wad(price: float) -> int:
-    return int(round(price * WAD))
+    return to_wad_exact(price)
 
 
 class ExactLedger:
@@ -289,7 +294,7 @@ class ExactLedger:
         fees = np.zeros(n)
         for i, acc in enumerate(self.accounts):
             for j, m in enumerate(self.cfg.markets):
-                d = int(round(delta_size[i, j] * WAD))
+                d = to_wad_exact(delta_size[i, j])
                 if d == 0:
                     continue
                 p = price_wad(prices[i, j])
