@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from keeper import market_math as mm
 from keeper.backtest.config import MarketConfig, MarketSettings, VaultRules
 from keeper.backtest.engine import EngineConfig, SimResult, simulate
-from keeper.backtest.ledger import ExactLedger, FloatLedger
+from keeper.backtest.ledger import ExactLedger, FloatLedger, price_wad
 from keeper.backtest.paths import GenParams, PricePaths, generate
 from keeper.backtest.planner import BAND_CUSHION, Action, KeeperState, MarketFloats, plan
 from keeper.strategies import STRATEGIES, DangerousStrategyWarning, FixedFractionParams, OverlayParams, ParamError
@@ -117,8 +117,8 @@ def test_exact_engine_conserves_value(decimals: int) -> None:
     scale = 10 ** (18 - decimals)
     final = ledger.state(0, paths.prices[-1])
     last = paths.prices[-1, 0]
-    upnl = sum(mm.unrealized_pnl(s, o, int(round(p * WAD))) for s, o, p in zip(acc.size, acc.open_notional, last))
-    funding = acc.funding_settled + ledger.unsettled_funding(acc, [int(round(p * WAD)) for p in last])
+    upnl = sum(mm.unrealized_pnl(s, o, price_wad(p)) for s, o, p in zip(acc.size, acc.open_notional, last))
+    funding = acc.funding_settled + ledger.unsettled_funding(acc, [price_wad(p) for p in last])
     assert acc.funding_settled != 0 and acc.fees > 0
     start = 1_000_000 * 10**decimals * scale
     assert final.equity - start == acc.realized + upnl - acc.fees - funding - acc.dust
