@@ -123,6 +123,8 @@ interface IPerpMarket {
     error SlippageExceeded(uint256 fillPrice, uint256 acceptablePrice, bool isBuy);
     error MarketPaused();
     error OpenInterestCapExceeded(uint256 assetId, uint256 openInterest, uint256 cap);
+    /// @notice A trade would leave the pool's net exposure in one asset (|skew| * price, WAD) above its assets.
+    error PoolExposureExceeded(uint256 assetId, uint256 exposure, int256 poolAssetsWad);
     error InsufficientMargin(int256 equity, uint256 required);
     error InsufficientCollateral(int256 collateral, uint256 requested);
     error NotLiquidatable(int256 equity, uint256 maintenanceRequirement);
@@ -147,7 +149,9 @@ interface IPerpMarket {
     /// @notice Changes the caller's position in `assetId` by `sizeDelta` at the fill price.
     /// @dev Reduce-only trades (toward zero, not crossing it) are allowed when paused, above open-interest caps
     ///      and below margin requirements; they only need a fresh price, the deadline and the slippage bound.
-    ///      Every other trade must leave equity >= the initial requirement.
+    ///      Every other trade must leave equity >= the initial requirement and, when it grows the skew, the pool's
+    ///      net exposure in the asset (|skew| * price) at most the pool's assets, so that trader profit cannot
+    ///      outrun the pool before the price has doubled against it.
     /// @param acceptablePrice Worst fill: the maximum for buys (sizeDelta > 0), the minimum for sells.
     /// @return fillPrice WAD fill price, including price impact.
     /// @return fee Trading fee charged, token units.

@@ -202,6 +202,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         int256 realized;
         int256 newSize;
         int256 newOpenNotional;
+        int256 skewBefore;
         bool reduceOnly;
     }
 
@@ -226,7 +227,8 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
         Globals memory g = _globals;
         if (g.paused && !t.reduceOnly) revert MarketPaused();
 
-        t.fill = PerpMath.fillPrice(t.price, _skew(st), sizeDelta, cfg.skewScale);
+        t.skewBefore = _skew(st);
+        t.fill = PerpMath.fillPrice(t.price, t.skewBefore, sizeDelta, cfg.skewScale);
         if (sizeDelta > 0 ? t.fill > acceptablePrice : t.fill < acceptablePrice) {
             revert SlippageExceeded(t.fill, acceptablePrice, sizeDelta > 0);
         }
@@ -248,6 +250,7 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
             if (sideOpenInterest > cfg.maxOpenInterest) {
                 revert OpenInterestCapExceeded(assetId, sideOpenInterest, cfg.maxOpenInterest);
             }
+            _checkPoolExposure(assetId, t.skewBefore, _skew(st), t.price);
             (, MarginState memory state) = _marginState(msg.sender, assetId, t.price, true);
             if (state.equity < int256(state.initialRequirement)) {
                 revert InsufficientMargin(state.equity, state.initialRequirement);
@@ -267,6 +270,14 @@ contract PerpMarket is IPerpMarket, AccessControl, ReentrancyGuardTransient {
             t.index
         );
         return (t.fill, t.fee);
+    }
+
+    /// @dev A trade that grows |skew| may not leave the pool's net exposure in the asset above its assets.
+    function _checkPoolExposure(uint256 assetId, int256 skewBefore, int256 skewAfter, uint256 price) internal view {
+        if (SignedMath.abs(skewAfter) <= SignedMath.abs(skewBefore)) return;
+        uint256 exposure = PerpMath.notionalUp(skewAfter, price);
+        int256 poolWad = int256(_pool.assets) * int256(_scale);
+        if (int256(exposure) > poolWad) revert PoolExposureExceeded(assetId, exposure, poolWad);
     }
 
     /// @dev Moves a trade's funding, PnL and fee between the account, the pool and insurance, and writes

@@ -234,33 +234,25 @@ def test_unrealized_trader_losses_cannot_be_withdrawn(market, driver, governance
         market.withdrawLiquidity(everything, 0, sender=governance)
 
 
-def test_trader_profit_beyond_the_pool_makes_its_value_negative(
-    market, token, driver, governance, trader, lp, deposit, fund, units
-):
+def test_pool_exposure_above_pool_assets_is_refused(market, driver, governance, trader, deposit, units):
+    """A trade that grows the skew may not leave |skew| * price above the pool's assets (10M seeded): trader
+    profit then cannot outrun the pool before the price has doubled against it."""
     deposit(trader, 7_000_000)
-    driver.trade(trader, ETH, wad(50_000))  # fill 2050
-    driver.set_price(ETH, wad(2_700), governance)  # +32.5M against a 10M pool
-    fund(lp, units(1_000))
-
+    price = driver.price(ETH)
+    size = wad(50_000)  # 100M notional against a 10M pool
     ts = driver.next_ts()
-    pool = driver.expect_pool(ts)
-    assert pool.value_for_deposit < 0
-    with reverts_with(market.PoolValueNegative, pool.value_for_deposit):
-        market.depositLiquidity(units(1_000), 0, sender=lp)
-    ts = driver.next_ts()
-    pool = driver.expect_pool(ts)
-    with reverts_with(market.PoolValueNegative, pool.value_for_withdrawal):
-        market.withdrawLiquidity(1, 0, sender=governance)
-    driver.mine_at(1)
-    assert market.poolValue() == driver.expect_pool(driver.now()).value_for_withdrawal
+    # The check runs after the trade's fee has reached the pool.
+    pool_wad = driver.expect_trade(trader, ETH, size, price, ts).pool * driver.scale
+    exposure = mm.notional_up(size, price)
+    with reverts_with(market.PoolExposureExceeded, ETH, exposure, pool_wad):
+        market.modifyPosition(ETH, size, MAX_UINT, MAX_UINT, sender=trader)
 
-    # Nothing stops the trader from realizing the profit: the pool's assets go negative (the market is then
-    # insolvent: the trader's collateral exceeds the market's whole token balance).
-    _, exp = driver.trade(trader, ETH, -wad(50_000))
-    assert exp.pool < 0
-    assert exp.collateral > token.balanceOf(market)
-    expected = error(token.ERC20InsufficientBalance, market.address, token.balanceOf(market), exp.collateral)
-    assert call_revert(market.withdrawMargin, exp.collateral, sender=trader) == expected
+    # Just inside the bound the trade goes through (the fee is paid to the pool before the check).
+    _, exp = driver.trade(trader, ETH, wad(4_900))
+    assert mm.notional_up(exp.new_size, price) <= market.poolAssets() * driver.scale
+    # Trading against the skew is never limited by the exposure bound.
+    _, exp = driver.trade(trader, ETH, -wad(4_900))
+    assert exp.new_size == 0
 
 
 # ------------------------------------------------------------------------------------------------ insurance
@@ -330,21 +322,15 @@ def empty_market(project: Any, token: Any, oracle: Any, governance: Any) -> Any:
     return project.PerpMarket.deploy(token, oracle, governance, RISK_PARAMS, sender=governance)
 
 
-def test_a_deposit_worth_less_than_one_share_is_refused(
-    empty_market, token, governance, trader, lp, depositor, fund, units
-):
+def test_a_deposit_below_the_minimum_shares_is_refused(empty_market, token, lp, depositor, fund, units):
     m = empty_market
-    m.listAsset(ETH_CONFIG, sender=governance)
-    for account, amount in ((lp, 1), (depositor, 1), (trader, units(1_000))):
+    for account, amount in ((lp, 1), (depositor, units(1))):
         fund(account, amount, spender=m)
     m.depositLiquidity(1, 0, sender=lp)  # 1e6 shares for one token unit
-    m.depositMargin(units(1_000), sender=trader)
-    m.modifyPosition(ETH, 10 * WAD, MAX_UINT, MAX_UINT, sender=trader)  # its fee makes the pool worth >= 2e6 units
-    assert m.poolValue() + 1 > m.totalLpShares() + mm.LP_VIRTUAL_SHARES
-
-    with reverts_with(m.SharesBelowMinimum, 0, 0):
-        m.depositLiquidity(1, 0, sender=depositor)
-    assert token.balanceOf(m) == m.collateralOf(trader) + m.poolAssets() + m.insuranceFund()  # MKT-1
+    expected = mm.lp_shares_for_deposit(units(1), m.totalLpShares(), m.poolValue())
+    with reverts_with(m.SharesBelowMinimum, expected, expected + 1):
+        m.depositLiquidity(units(1), expected + 1, sender=depositor)
+    assert token.balanceOf(m) == m.poolAssets() + m.insuranceFund()  # MKT-1, nothing moved
 
 
 def test_virtual_shares_on_an_empty_pool(empty_market, token, governance, lp, depositor, fund, units):
