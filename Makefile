@@ -73,6 +73,7 @@ demo: setup
 bench: setup
 	ape run bench_gas --network ethereum:local:foundry
 	$(VENV)/bin/python bench/bench_strategies.py
+	$(VENV)/bin/python bench/bench_keeper.py
 
 clean:
 	rm -rf .build out cache .toolchain/stamps
