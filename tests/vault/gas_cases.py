@@ -115,7 +115,7 @@ def lens_gas(env: VaultEnv, depositor: Any, counts: tuple[int, ...] = (1, 10, 10
             env.deposit(v, depositor, env.units(10_000))
             env.rebalance_to_target(v)
             vaults.append(v)
-        out[n] = int(lens.getVaults.estimate_gas_cost([v.address for v in vaults[:n]]))
+        out[n] = int(lens.getVaults.estimate_gas_cost([v.address for v in vaults[:n]], sender=env.governance))
     return out
 
 
