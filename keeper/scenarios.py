@@ -111,7 +111,67 @@ def outage() -> Scenario:
     return Scenario("outage", "2 h stale oracle with user actions, then recovery", p0, tuple(steps), {"alice": 100_000})
 
 
-SCENARIOS: dict[str, Callable[[], Scenario]] = {"demo": demo, "crash": crash, "outage": outage}
+def unattended_crash() -> Scenario:
+    """A quiet start, then nobody runs a keeper and both assets drop 30% within one minute.
+
+    At 2x, -30% takes leverage to 1.4 / 0.4 = 3.5x: above the 2.7x ripcord and the 3x cap, far from the market's
+    liquidation (maintenance 2%). Play it with the keeper stopped after the quiet steps (`stop_keeper_after=2`)
+    and a third party that pulls the ripcord.
+    """
+    p0 = {"ETH": 2000.0, "BTC": 60_000.0}
+    end = {k: v * 0.70 for k, v in p0.items()}
+    steps = [Step(dt=1800, prices=p0, phase="quiet") for _ in range(2)]
+    steps += [Step(dt=600, prices=p0, phase="keeper down")]
+    steps += [Step(dt=60, prices=end, phase="crash -30%")]
+    steps += [Step(dt=600, prices=end, phase="after") for _ in range(2)]
+    return Scenario("unattended_crash", "keeper stops, then -30% in one minute", p0, tuple(steps), {"alice": 100_000})
+
+
+def stale_rally() -> Scenario:
+    """+25% a minute after the keeper levered up, then the feeds go silent for about 2 h, then recovery.
+
+    The rally leaves leverage at 2 * 1.25 / 1.5 = 1.67x, below the 1.7x minimum, while the chunk cooldown (300 s)
+    still holds the keeper back; the feeds then stop. A keeper acting on the last known prices would lever up
+    during the outage; the real one must wait for fresh prices. Depositor actions during the outage (refused) and
+    after recovery.
+    """
+    p0 = {"ETH": 2000.0, "BTC": 60_000.0}
+    up = {k: v * 1.25 for k, v in p0.items()}
+    steps = [Step(dt=60, prices=up, phase="rally +25%")]
+    steps += [Step(dt=3700, prices=None, phase="oracle outage")]  # answers now older than max_age (3600 s)
+    steps += [Step(dt=1800, prices=None, phase="oracle outage") for _ in range(2)]
+    bob_in, alice_out = UserAction("deposit", "bob", amount=10_000), UserAction("withdraw", "alice", fraction=0.2)
+    _with_actions(steps, 2, bob_in, alice_out)
+    steps += [Step(dt=600, prices=up, phase="recovery") for _ in range(3)]
+    _with_actions(steps, len(steps) - 1, alice_out, bob_in)
+    description = "+25% rally, 2 h stale oracle with user actions, recovery"
+    return Scenario("stale_rally", description, p0, tuple(steps), {"alice": 100_000})
+
+
+def chunked() -> Scenario:
+    """Flat prices, deposits and redemptions every ~5 minutes. With a vault whose max_trade_notional is small
+    (tests/e2e uses 30,000) the keeper's lever-up runs in chunks and the depositors come and go between them."""
+    p0 = {"ETH": 2000.0, "BTC": 60_000.0}
+    steps = [Step(dt=320, prices=p0, phase="chunks") for _ in range(12)]
+    _with_actions(steps, 0, UserAction("deposit", "bob", amount=50_000))
+    _with_actions(steps, 1, UserAction("withdraw", "alice", fraction=0.3))
+    _with_actions(steps, 2, UserAction("deposit", "carol", amount=25_000))
+    _with_actions(steps, 3, UserAction("withdraw", "bob", fraction=0.5))
+    _with_actions(steps, 4, UserAction("deposit", "dave", amount=10_000), UserAction("withdraw", "carol", fraction=0.25))
+    _with_actions(steps, 6, UserAction("withdraw", "dave", fraction=1.0))
+    _with_actions(steps, 8, UserAction("deposit", "alice", amount=5_000))
+    description = "flat prices, deposits and exits between rebalance chunks"
+    return Scenario("chunked", description, p0, tuple(steps), {"alice": 100_000})
+
+
+SCENARIOS: dict[str, Callable[[], Scenario]] = {
+    "demo": demo,
+    "crash": crash,
+    "outage": outage,
+    "unattended_crash": unattended_crash,
+    "stale_rally": stale_rally,
+    "chunked": chunked,
+}
 
 
 def get_scenario(name: str) -> Scenario:

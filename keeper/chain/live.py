@@ -4,9 +4,9 @@ hands the scenario runner one `step(block)` per block."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 import yaml
 
@@ -14,13 +14,17 @@ from keeper.chain.deployer import Deployment
 from keeper.chain.scenario_runner import ScenarioRunner, plot_summary, render_summary
 from keeper.commands import assemble, load
 from keeper.ops.logging import configure_logging
+from keeper.runtime import Keeper, StepReport
 
 
-def write_keeper_config(deployment: Deployment, rpc_url: str, directory: Path, *, strategy: str = "scaling") -> Path:
+def write_keeper_config(
+    deployment: Deployment, rpc_url: str, directory: Path, *, strategy: str = "scaling", keyfile: Path | None = None
+) -> Path:
     """The YAML a user would write for `keeper run` against this deployment.
 
     A local chain started by ape is new on every run, so the keeper's journal and state from an earlier run
-    (same chain id, other history) are removed.
+    (same chain id, other history) are removed. `keyfile`: sign with this encrypted keystore (password from
+    KEEPER_KEYFILE_PASSWORD) instead of KEEPER_PRIVATE_KEY.
     """
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("keeper.sqlite*"):
@@ -39,6 +43,8 @@ def write_keeper_config(deployment: Deployment, rpc_url: str, directory: Path, *
         "strategy": {"name": strategy, "params": {}},
         "planner": {"confirm_blocks": 1},
     }
+    if keyfile is not None:
+        cfg["keyfile"] = str(keyfile)
     path = directory / "keeper.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -48,25 +54,51 @@ def write_keeper_config(deployment: Deployment, rpc_url: str, directory: Path, *
 class LiveKeeper:
     step: Callable[[int], list[str]]
     close: Callable[[], None]
+    address: str = ""  # the signer
+    reports: list[StepReport] = field(default_factory=list)  # every Keeper.step report, in order
+    keeper: Keeper | None = None
 
 
-def start_keeper(config_path: Path, private_key: str) -> LiveKeeper:
-    """Assemble the keeper exactly as `keeper run --config config_path` does, with the key from the environment."""
-    os.environ["KEEPER_PRIVATE_KEY"] = private_key
-    cfg, core = load(str(config_path))
-    configure_logging(cfg.log_format, cfg.log_level)
+def start_keeper(
+    config_path: Path,
+    private_key: str | None = None,
+    *,
+    keyfile_password: str | None = None,
+    log_stream: TextIO | None = None,
+) -> LiveKeeper:
+    """Assemble the keeper exactly as `keeper run --config config_path` does, with the key from the environment.
+
+    Without `private_key` the signer is the config's `keyfile`, decrypted with `keyfile_password` (as
+    KEEPER_KEYFILE_PASSWORD); a KEEPER_PRIVATE_KEY left in the environment is then ignored. `log_stream`: where
+    the keeper's log lines go (default stderr).
+    """
+    env = dict(os.environ)
+    if private_key is not None:
+        os.environ["KEEPER_PRIVATE_KEY"] = private_key
+        env["KEEPER_PRIVATE_KEY"] = private_key
+    else:
+        env.pop("KEEPER_PRIVATE_KEY", None)
+    if keyfile_password is not None:
+        env["KEEPER_KEYFILE_PASSWORD"] = keyfile_password
+    cfg, core = load(str(config_path), env)
+    configure_logging(cfg.log_format, cfg.log_level, stream=log_stream)
     built = assemble(cfg, core, serve_metrics=False)
     built.keeper.start()
+    live = LiveKeeper(step=lambda block: [], close=built.close, keeper=built.keeper)
+    if built.keeper.executor is not None:
+        live.address = str(built.keeper.executor.address)
 
     def step(block: int) -> list[str]:
-        report: Any = built.keeper.step(block)
+        report = built.keeper.step(block)
+        live.reports.append(report)
         notes = [f"keeper {p.kind} ({p.reason.lower()})" for p in report.planned]
         notes += [f"keeper: {f}" for f in report.failures]
         if report.stale and not report.planned:
             notes.append("keeper: oracle stale, holding")
         return notes
 
-    return LiveKeeper(step=step, close=built.close)
+    live.step = step
+    return live
 
 
 def run_scenario(
@@ -91,7 +123,10 @@ def run_scenario(
         live = start_keeper(cfg_path, str(accounts.test_accounts[1].private_key))
         echo(f"keeper: same code as `keeper run --config {cfg_path}`")
     try:
-        runner = ScenarioRunner(project, chain, accounts, deployment, keeper_step=live.step if live else None)
+        runner = ScenarioRunner(
+            project, chain, accounts, deployment, keeper_step=live.step if live else None,
+            keeper_addresses=[live.address] if live else (),
+        )
         summary = runner.run(scenario)
     finally:
         if live is not None:
