@@ -61,8 +61,14 @@ test-forge: $(SOLC_BIN)
 test-forge-deep: $(SOLC_BIN)
 	FOUNDRY_PROFILE=deep $(FORGE) test
 
-test-py: $(STAMPS)/venv
-	$(VENV)/bin/python -m pytest tests -q
+# One pytest process per purpose: ape reverts chain state per module and caches contract types by address,
+# and the e2e keeper configures logging globally, so the groups do not share a process.
+test-py: $(STAMPS)/venv $(STAMPS)/compiled
+	$(VENV)/bin/python -m pytest tests/keeper -q
+	$(VENV)/bin/python -m pytest tests/keeper_core -q
+	$(VENV)/bin/python -m pytest tests/e2e -q
+	$(VENV)/bin/python -m pytest tests/unit -q
+	$(VENV)/bin/python -m pytest tests/vault -q
 
 typecheck: $(STAMPS)/venv
 	$(VENV)/bin/python -m mypy

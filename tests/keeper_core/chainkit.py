@@ -368,7 +368,8 @@ def start_stack(node: AnvilNode | None = None, decimals: int = 6, max_funding_ra
         stack.asset_ids[symbol] = int(market.functions.assetCount().call()) - 1
         stack.feeds[symbol] = feed
         stack.prices[symbol] = price * WAD
-    seed = 10_000_000 * 10**decimals
+    # Deep enough that third-party skews of 30,000 ETH stay within the pool-exposure bound (PoolExposureExceeded).
+    seed = 200_000_000 * 10**decimals
     stack.transact(token.functions.mint(gov, seed + 100_000 * 10**decimals))
     stack.transact(token.functions.approve(market.address, 2**256 - 1))
     stack.transact(market.functions.depositLiquidity(seed, 0))
