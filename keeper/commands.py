@@ -35,7 +35,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from keeper.chain import lens as L
-from keeper.config import ConfigError, KeeperConfig, parse_config
+from keeper.config import ConfigError, KeeperConfig, parse_config, read_config_file
 from keeper.executor import ErrorDecoder, ExecutorError, Journal
 from keeper.executor.factory import build_executor
 from keeper.executor.signer import load_signer
@@ -152,18 +152,7 @@ def load(path: str | None, env: Mapping[str, str] | None = None, *, dry_run: boo
     env = dict(os.environ if env is None else env)
     if dry_run:
         env["KEEPER_DRY_RUN"] = "true"
-    chosen = path or env.get("KEEPER_CONFIG") or None
-    raw: Any = None
-    if chosen is not None:
-        file = Path(chosen)
-        try:
-            raw = yaml.safe_load(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"config file {file}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"config file {file}:{where} invalid YAML") from None
+    raw: Any = read_config_file(path or None, env)
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"config: must be a mapping at the top level, got {type(raw).__name__}")
     raw = dict(raw or {})

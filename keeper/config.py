@@ -429,16 +429,20 @@ def _signer(values: Mapping[str, Any], env: Mapping[str, str]) -> SignerConfig:
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> KeeperConfig:
     """Read the YAML file (`path`, else $KEEPER_CONFIG, else no file: environment only) and validate it."""
     env = os.environ if env is None else env
+    return parse_config(read_config_file(path, env), env)
+
+
+def read_config_file(path: str | Path | None, env: Mapping[str, str]) -> Any:
+    """The parsed YAML of `path` (else $KEEPER_CONFIG), None without a file; one-line errors."""
     chosen = path if path is not None else (env.get("KEEPER_CONFIG") or None)
-    raw: Any = None
-    if chosen is not None:
-        file = Path(chosen)
-        try:
-            raw = yaml.safe_load(file.read_text())
-        except OSError as exc:
-            raise ConfigError(f"config file {file}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"config file {file}:{where} invalid YAML") from None
-    return parse_config(raw, env)
+    if chosen is None:
+        return None
+    file = Path(chosen)
+    try:
+        return yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {file}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {file}:{where} invalid YAML") from None

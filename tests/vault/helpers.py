@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keeper.deploy_config import VAULT_PARAM_FIELDS
+
 WAD = 10**18
 
 # Action / Reason enums of IScalingVault (keep in this order).
@@ -27,24 +29,7 @@ REASONS = [
     "RECENTER",
     "PAUSED",
 ]
-PARAM_FIELDS = [
-    "minLeverage",
-    "targetLeverage",
-    "maxLeverage",
-    "leverageCap",
-    "tolerance",
-    "minImprovement",
-    "maxSlippage",
-    "rebalanceInterval",
-    "chunkCooldown",
-    "maxTradeNotional",
-    "ripcordLeverage",
-    "ripcordSlippage",
-    "ripcordCooldown",
-    "ripcordMaxTradeNotional",
-    "ripcordReward",
-    "ripcordMarginBuffer",
-]
+PARAM_FIELDS = VAULT_PARAM_FIELDS  # IScalingVault.Params, in declaration order
 
 
 def default_params(decimals: int, **overrides: int) -> dict[str, int]:
