@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import click
+import yaml
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
@@ -52,3 +53,19 @@ def cli(ecosystem, network, provider, config_path, alias, out_dir):  # type: ign
         click.echo(f"lens     {deployment.lens}")
         click.echo(f"keeper   {deployment.keeper} has KEEPER_ROLE")
     click.echo(f"wrote    {path}")
+    if deployment.vaults:
+        keeper_cfg = path.with_name(path.stem + "-keeper.yaml")
+        keeper_cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "rpc_url": str(provider.uri),
+                    "chain_id": deployment.chain_id,
+                    "vaults": [v["address"] for v in deployment.vaults],
+                    "lens": deployment.lens,
+                    "db": str(path.with_name(path.stem + "-keeper.sqlite")),
+                    "strategy": {"name": "policy"},
+                },
+                sort_keys=False,
+            )
+        )
+        click.echo(f"wrote    {keeper_cfg} (keeper run --config {keeper_cfg}; key of {deployment.keeper} in KEEPER_PRIVATE_KEY)")
