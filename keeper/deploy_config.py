@@ -253,6 +253,11 @@ def _parse_vault(i: int, raw: Any, symbols: set[str], decimals: int) -> VaultSpe
     return VaultSpec(name=name, symbol=symbol, weights=tuple(weights), notional_caps=caps, params=params)
 
 
+def default_vault_params(decimals: int) -> dict[str, int]:
+    """IScalingVault.Params of DEFAULT_VAULT (the ETH2x-FLI shape) in on-chain units."""
+    return _parse_vault(0, {"weights": {"X": 1}}, {"X"}, decimals).params
+
+
 def parse_deploy_config(raw: dict[str, Any], *, local: bool) -> DeployConfig:
     if not isinstance(raw, dict):
         raise ConfigError("config: must be a mapping at the top level")

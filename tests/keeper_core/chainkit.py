@@ -27,6 +27,7 @@ from web3.exceptions import ContractLogicError
 from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 from keeper.chain.anvil import AnvilNode, free_port  # noqa: F401 (re-exported to the tests)
+from keeper.deploy_config import VAULT_PARAM_FIELDS, default_vault_params
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".build" / "__local__.json"
@@ -41,33 +42,12 @@ RIVAL_INDEX = 2
 DEPOSITOR_INDEX = 3
 OUTSIDER_INDEX = 4
 
-PARAM_FIELDS = (
-    "minLeverage", "targetLeverage", "maxLeverage", "leverageCap", "tolerance", "minImprovement", "maxSlippage",
-    "rebalanceInterval", "chunkCooldown", "maxTradeNotional", "ripcordLeverage", "ripcordSlippage",
-    "ripcordCooldown", "ripcordMaxTradeNotional", "ripcordReward", "ripcordMarginBuffer",
-)
+PARAM_FIELDS = VAULT_PARAM_FIELDS  # IScalingVault.Params, in declaration order
 
 
 def default_params(decimals: int, **overrides: int) -> dict[str, int]:
-    """Target 2x, band 1.7-2.3, ripcord 2.7x, cap 3x (the ETH2x-FLI shape, as tests/vault/helpers.py)."""
-    p = {
-        "minLeverage": 17 * WAD // 10,
-        "targetLeverage": 2 * WAD,
-        "maxLeverage": 23 * WAD // 10,
-        "leverageCap": 3 * WAD,
-        "tolerance": 5 * WAD // 100,
-        "minImprovement": 5 * WAD // 100,
-        "maxSlippage": WAD // 100,
-        "rebalanceInterval": 86_400,
-        "chunkCooldown": 300,
-        "maxTradeNotional": 500_000 * WAD,
-        "ripcordLeverage": 27 * WAD // 10,
-        "ripcordSlippage": 5 * WAD // 100,
-        "ripcordCooldown": 60,
-        "ripcordMaxTradeNotional": 1_000_000 * WAD,
-        "ripcordReward": 10 * 10**decimals,
-        "ripcordMarginBuffer": WAD // 2,
-    }
+    """Target 2x, band 1.7-2.3, ripcord 2.7x, cap 3x (the ETH2x-FLI shape: the deploy config's defaults)."""
+    p = default_vault_params(decimals)
     p.update(overrides)
     return p
 

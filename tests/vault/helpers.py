@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keeper.deploy_config import VAULT_PARAM_FIELDS
+from keeper.deploy_config import VAULT_PARAM_FIELDS, default_vault_params
 
 WAD = 10**18
 
@@ -33,25 +33,8 @@ PARAM_FIELDS = VAULT_PARAM_FIELDS  # IScalingVault.Params, in declaration order
 
 
 def default_params(decimals: int, **overrides: int) -> dict[str, int]:
-    """Target 2x, band 1.7-2.3, ripcord 2.7x, cap 3x (the ETH2x-FLI shape)."""
-    p = {
-        "minLeverage": 17 * WAD // 10,
-        "targetLeverage": 2 * WAD,
-        "maxLeverage": 23 * WAD // 10,
-        "leverageCap": 3 * WAD,
-        "tolerance": 5 * WAD // 100,
-        "minImprovement": 5 * WAD // 100,
-        "maxSlippage": WAD // 100,
-        "rebalanceInterval": 86_400,
-        "chunkCooldown": 300,
-        "maxTradeNotional": 500_000 * WAD,
-        "ripcordLeverage": 27 * WAD // 10,
-        "ripcordSlippage": 5 * WAD // 100,
-        "ripcordCooldown": 60,
-        "ripcordMaxTradeNotional": 1_000_000 * WAD,
-        "ripcordReward": 10 * 10**decimals,
-        "ripcordMarginBuffer": WAD // 2,
-    }
+    """Target 2x, band 1.7-2.3, ripcord 2.7x, cap 3x (the ETH2x-FLI shape: the deploy config's defaults)."""
+    p = default_vault_params(decimals)
     p.update(overrides)
     return p
 
