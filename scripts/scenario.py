@@ -26,7 +26,9 @@ from keeper.scenarios import SCENARIOS, ScenarioError
 @click.option("--deployment", "deployment_path", default=None, help="deployments/<network>.json (local: deploy if absent)")
 @click.option("--no-keeper", is_flag=True, help="Do not run the keeper (third parties may still pull the ripcord)")
 @click.option("--plot", default=None, help="Write a PNG chart here")
-def cli(ecosystem, network, provider, name, deployment_path, no_keeper, plot):  # type: ignore[no-untyped-def]
+@click.option("--stop-keeper-after", type=click.IntRange(min=0), default=None, help="Stop the keeper after step K")
+@click.option("--ripcord-bot", is_flag=True, help="A third party pulls the ripcord whenever the vault says RIPCORD")
+def cli(ecosystem, network, provider, name, deployment_path, no_keeper, plot, stop_keeper_after, ripcord_bot):  # type: ignore[no-untyped-def]
     local = network.name == "local"
     if not local:
         raise click.UsageError("--network: scenarios move mock feeds and chain time: local chains only")
@@ -40,7 +42,8 @@ def cli(ecosystem, network, provider, name, deployment_path, no_keeper, plot):  
                 keeper=accounts.test_accounts[1].address,
             )
         code = run_scenario(
-            project, chain, accounts, name, deployment, keeper=not no_keeper, plot=plot, workdir=Path("reports") / name
+            project, chain, accounts, name, deployment, keeper=not no_keeper, plot=plot, workdir=Path("reports") / name,
+            stop_keeper_after=stop_keeper_after, ripcord_bot=ripcord_bot,
         )
     except (ConfigError, ScenarioError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -112,8 +112,12 @@ def run_scenario(
     plot: str | None,
     workdir: Path,
     echo: Callable[[str], None] = print,
+    stop_keeper_after: int | None = None,
+    ripcord_bot: bool = False,
 ) -> int:
-    """Play scenario `name` on `deployment`, with the live keeper when `keeper`; 0 when the vault survived."""
+    """Play scenario `name` on `deployment`, with the live keeper when `keeper` (stopped after step
+    `stop_keeper_after` if given) and, with `ripcord_bot`, a third party (test account 9) that pulls the ripcord
+    whenever the vault says RIPCORD; 0 when the vault survived."""
     from keeper.scenarios import get_scenario
 
     scenario = get_scenario(name)
@@ -126,6 +130,8 @@ def run_scenario(
         runner = ScenarioRunner(
             project, chain, accounts, deployment, keeper_step=live.step if live else None,
             keeper_addresses=[live.address] if live else (),
+            stop_keeper_after=stop_keeper_after,
+            ripcord_caller=accounts.test_accounts[9] if ripcord_bot else None,
         )
         summary = runner.run(scenario)
     finally:

@@ -396,7 +396,7 @@ def render_summary(s: Summary) -> str:
         + (f", landed without effect {s.noop_keeper_txs}" if s.noop_keeper_txs else ""),
         f"leverage path: {lo:.2f}x .. {hi:.2f}x (band {s.band[0]:.2f}x-{s.band[2]:.2f}x, ripcord {s.band[3]:.2f}x); "
         f"final {s.rows[-1].leverage:.2f}x",
-        f"liquidations of the vault: {s.liquidations or 'none'}",
+        f"liquidations of the vault: {s.liquidations or 'none'}; ripcord rewards paid: {s.ripcord_rewards:,.2f}",
         "P&L per depositor (paid in -> value now incl. withdrawals):",
     ]
     for name, (paid, value) in s.pnl.items():
