@@ -134,7 +134,9 @@ def test_outcome_check_blocks_small_and_overshooting_trades(env: Any, funded_vau
     env.scale_prices(95)  # ~2.11x: in band, off target by more than the tolerance
     lev = env.leverage(v)
     assert 2 * WAD + WAD // 20 < lev < 23 * WAD // 10
-    with ape.reverts(v.InsufficientImprovement, leverageBefore=lev, target=2 * WAD):
+    # leverageBefore is measured in the transaction's own block: a second of funding after the view moves its
+    # last digits, so only the target is compared exactly (the range of `lev` is asserted above).
+    with ape.reverts(v.InsufficientImprovement, target=2 * WAD):
         v.rebalance([_adj(env, "ETH", -WAD // 10)], sender=env.keeper)
     env.rebalance_to_target(v)
 
