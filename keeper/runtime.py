@@ -21,6 +21,7 @@ worker thread; SIGINT/SIGTERM set `stop`, the step in progress finishes (and is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Sequence
 from concurrent.futures import Executor as Executor_
@@ -471,10 +472,8 @@ class Keeper:
                 except Exception as exc:  # a bug in one block must not kill the keeper
                     self.log.error("step_crashed", block=head, error=f"{type(exc).__name__}: {exc}")
                     self.breaker.record_failure()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):  # the timeout is the poll tick
                 await asyncio.wait_for(stop.wait(), timeout=poll_interval)
-            except asyncio.TimeoutError:
-                pass
         self.log.event("shutdown", last_processed=self.last_processed, reason="stop requested")
         return 0
 

@@ -171,7 +171,7 @@ def _state(d: Diff, draw: Any, wide_prices: bool = False, force_pending: bool = 
         if action == R.REBALANCE:
             try:
                 s.transact(vault.functions.rebalance(s.adjustments(vault, sizes)), sender=s.keeper)
-            except Exception:
+            except Exception:  # a refused chunk is also a valid state to fuzz from
                 pass
         if draw(st.booleans()):
             s.set_price("ETH", s.prices["ETH"] * draw(st.integers(90, 112)) // 100)

@@ -9,26 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keeper.deploy_config import VAULT_PARAM_FIELDS, default_vault_params
+from keeper.snapshot import ACTIONS as SNAPSHOT_ACTIONS
+from keeper.snapshot import REASONS as SNAPSHOT_REASONS
 
 WAD = 10**18
 
-# Action / Reason enums of IScalingVault (keep in this order).
-ACTIONS = ["NONE", "REBALANCE", "ITERATE", "RIPCORD"]
-REASONS = [
-    "NONE",
-    "WITHIN_BAND",
-    "PRICE_UNAVAILABLE",
-    "EMPTY",
-    "RIPCORD_LEVERAGE",
-    "RIPCORD_MARGIN",
-    "RIPCORD_COOLDOWN",
-    "PENDING_CHUNK",
-    "CHUNK_COOLDOWN",
-    "ABOVE_MAX",
-    "BELOW_MIN",
-    "RECENTER",
-    "PAUSED",
-]
+ACTIONS, REASONS = list(SNAPSHOT_ACTIONS), list(SNAPSHOT_REASONS)  # IScalingVault enums, declaration order
 PARAM_FIELDS = VAULT_PARAM_FIELDS  # IScalingVault.Params, in declaration order
 
 
